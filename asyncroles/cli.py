@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from asyncroles import errors
+from asyncroles.cli_common import refuse_secrets_in_argv
 
 __all__ = ["EXIT_AUTH", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -33,6 +34,7 @@ def exit_code_for(error: errors.AsyncrolesError) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from asyncroles import demo, fetch_cli
     from asyncroles.simulator import cli as simulate_cli
 
     parser = argparse.ArgumentParser(
@@ -44,16 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (simulate_cli,):
+    for module in (fetch_cli, demo, simulate_cli):
         module.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    verbose = bool(getattr(args, "verbose", False))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in arguments or "--verbose" in arguments
     try:
+        refuse_secrets_in_argv(arguments)
+        args = build_parser().parse_args(arguments)
         code: int = args.run(args)
         return code
     except KeyboardInterrupt:
@@ -64,3 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"asyncroles: error: {error}", file=sys.stderr)
         return exit_code_for(error)
+    except OSError as error:  # the disk is full, the output directory vanished ...
+        if verbose:
+            traceback.print_exc()
+        print(f"asyncroles: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # a bug of ours: still one line, the traceback on demand
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"asyncroles: internal error: {type(error).__name__}: {error} "
+            "(run with --verbose for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -161,7 +161,7 @@ class Client:
 
     async def fetch_roles(
         self, user_ids: Iterable[str] | AsyncIterable[str]
-    ) -> AsyncIterator[UserRoles]:
+    ) -> AsyncGenerator[UserRoles, None]:
         """Every user's roles, streamed as they complete (not in input order).
 
         Exactly one ``UserRoles`` per id given (give distinct ids).  Bad credentials
