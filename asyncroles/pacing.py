@@ -217,8 +217,15 @@ class Pacer:
         if sent is not None:
             self._ghosts[seq] = (sent, now + max(GHOST_S, 2 * (self._rtt_s or 0.0)))
 
-    def on_response(self, seq: int, now: float, rate: RateLimitHeaders | None) -> None:
-        """A response that is not a 429; ``rate`` is None when headers are missing."""
+    def on_response(
+        self, seq: int, now: float, rate: RateLimitHeaders | None, *, usable: bool = True
+    ) -> None:
+        """A response that is not a 429; ``rate`` is None when headers are missing.
+
+        ``usable`` is False for answers that say the calls cannot work (a refused
+        token or scope): they still tell the bucket's state, but one request at a
+        time keeps going alone, so a run that is about to stop sends no burst.
+        """
         if rate is None:
             self.on_lost(seq, now)
             return
@@ -233,7 +240,8 @@ class Pacer:
         del self._in_flight[seq]
         self._observe_rtt(now - sent)
         self._throttled_in_a_row = 0
-        self._probing = False
+        if usable:
+            self._probing = False
         if rate.limit != self.limit:
             self.limit = rate.limit
             self._fit.clear()
@@ -242,11 +250,14 @@ class Pacer:
         if newest is None or seq > newest[2]:
             self._newest = (t_server, rate.remaining, seq)
         if filled:
-            if newest is not None and seq > newest[2] and t_server > newest[0]:
+            gap = 0.0 if newest is None else t_server - newest[0]
+            if newest is not None and seq > newest[2] and gap > 2 * self._overtake_s:
                 # It filled up since the previous answer, which left fewer than
                 # remaining + 1 tokens: so the refill is at least this fast.  A guess
-                # below that would leave the bucket full and the rate unlearned.
-                at_least = (rate.limit - newest[1] - 1) / (t_server - newest[0])
+                # below that would leave the bucket full and the rate unlearned.  (Only
+                # when the two were surely handled in this order: in a burst, answers
+                # overtake each other.)  Published plans refill at most a bucket a second.
+                at_least = min((rate.limit - newest[1] - 1) / gap, 2.0 * rate.limit)
                 if at_least > (self.refill_per_s or 0.0):
                     self._guess = at_least
                     if self._learned is not None:
@@ -255,9 +266,19 @@ class Pacer:
             return
         # ``remaining + tokens spent`` grows at the net refill rate (module doc).
         self._fit.add(t_server, rate.remaining + seq - self._refunded)
-        learned = self._fit.slope()
-        if learned is not None:
-            self._learned = max(MIN_REFILL_PER_S, learned)
+        fitted = self._fit.slope()
+        if fitted is None:
+            return
+        slope, error, spread_s = fitted
+        if error <= MAX_REL_ERROR * slope:
+            self._learned = max(MIN_REFILL_PER_S, slope)
+            return
+        guess = self.refill_per_s or 0.0
+        if self._learned is None and spread_s >= 1.0 and 0 < slope + 2 * error < guess:
+            # Not precise yet, but over a second of answers surely slower than the
+            # guess: lower the guess now, before sending at it drains the reserve.
+            # (Bursts within milliseconds reorder too much to say even that.)
+            self._guess = max(MIN_REFILL_PER_S, slope + 2 * error, guess / 4)
 
     def on_throttled(
         self,
@@ -384,8 +405,8 @@ class _RefillFit:
     A full bucket breaks the line (refill is wasted at the cap), so points come in
     segments and the slope is pooled within segments: each segment keeps its own
     intercept, and a bucket that fills now and then does not wipe what was learned.
-    The slope is trusted once its standard error is within ``MAX_REL_ERROR`` of it:
-    a burst of answers within milliseconds says little, a paced second says a lot.
+    The pacer trusts the slope once its standard error is within ``MAX_REL_ERROR``
+    of it: a burst of answers within milliseconds says little, a paced second a lot.
     Running sums make each point O(1).
     """
 
@@ -425,8 +446,9 @@ class _RefillFit:
                 for pt, py in points:
                     self.add(pt, py)
 
-    def slope(self) -> float | None:
-        """The pooled slope, or None while too few points make it uncertain."""
+    def slope(self) -> tuple[float, float, float] | None:
+        """The pooled slope, its standard error and the points' spread in time (as
+        the width of a uniform span with the same variance), or None with too few."""
         sxx = sxy = syy = 0.0
         points = lines = 0
         for seg in self.segments:
@@ -441,6 +463,4 @@ class _RefillFit:
         residual = max(0.0, syy - slope * sxy) / freedom
         # Whole-token rounding alone leaves a residual spread of about 0.3 tokens.
         standard_error = math.sqrt(max(residual, 1 / 12) / sxx)
-        if slope <= 0 or standard_error > MAX_REL_ERROR * slope:
-            return None
-        return slope
+        return slope, standard_error, math.sqrt(12 * sxx / points)

@@ -65,8 +65,8 @@ class Scheduler:
         finally:
             self.waiting -= 1
 
-    def response(self, ticket: int, rate: RateLimitHeaders | None) -> None:
-        self.pacer.on_response(ticket, self._clock(), rate)
+    def response(self, ticket: int, rate: RateLimitHeaders | None, *, usable: bool = True) -> None:
+        self.pacer.on_response(ticket, self._clock(), rate, usable=usable)
         self._wake()
 
     def throttled(

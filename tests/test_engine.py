@@ -242,8 +242,9 @@ async def test_missing_scope_stops_the_run_with_the_scope_named(
             await fetch_all(client, list(sim.tenant.user_ids))
     assert caught.value.scope == "read:roles"
     assert "read:roles" in str(caught.value)
-    # The first request goes alone, so the run stops after it.
-    assert sim.stats.count_for(USER_ROLES) == 1
+    # The first request goes alone, and so does the next after a refusal: the run
+    # stops within a request or two, never after a burst of 403s.
+    assert sim.stats.count_for(USER_ROLES) <= 2
 
 
 @pytest.mark.parametrize("style", ["access_denied", "invalid_client"])

@@ -127,7 +127,13 @@ def test_a_429_pauses_everyone_then_resumes_with_one_request() -> None:
     probe = pacer.on_send(2.1)
     assert pacer.delay(2.1) is None  # no burst: the probe goes alone
     pacer.on_response(probe, 2.2, headers(50, 30))
-    assert pacer.delay(2.2) == 0.0
+    # 30 tokens are back, but they are spent as a slope (twice the refill rate),
+    # not dumped at once on a tenant whose other application just ran it dry.
+    refill = pacer.refill_per_s
+    assert refill is not None
+    assert pacer.delay(2.1 + 0.5 / refill) == 0.0
+    pacer.on_send(2.1 + 0.5 / refill)
+    assert pacer.delay(2.1 + 0.5 / refill) == pytest.approx(0.5 / refill)
 
 
 @pytest.mark.parametrize(
