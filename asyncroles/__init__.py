@@ -2,7 +2,8 @@
 
 The public API: ``Client`` (an async context manager for code that already runs an
 event loop), the records it returns (``UserRoles``, ``Role``), what it learned of the
-tenant's rate limit (``PacerState``), its retry bounds (``RetryPolicy``), and one
+tenant's rate limit (``PacerState``), its retry bounds (``RetryPolicy``), the route
+planner's verdict (``Plan``, ``Strategy``, ``Pace``), and one
 small hierarchy of errors rooted at ``AsyncrolesError``.
 """
 
@@ -24,8 +25,17 @@ from asyncroles.errors import (
     ScopeError,
     UsageError,
 )
+from asyncroles.export import (
+    ExportField,
+    ExportPolicy,
+    ExportProgress,
+    ExportResult,
+    export_user_ids,
+    export_users,
+)
 from asyncroles.models import Role, Status, UserRoles
 from asyncroles.pacing import PacerState
+from asyncroles.planner import Pace, Plan, Strategy
 from asyncroles.retry import RetryEvent, RetryPolicy
 
 __all__ = [
@@ -37,16 +47,25 @@ __all__ = [
     "ConnectError",
     "CredentialsError",
     "ExportError",
+    "ExportField",
+    "ExportPolicy",
+    "ExportProgress",
+    "ExportResult",
     "InputError",
     "NotFoundError",
+    "Pace",
     "PacerState",
+    "Plan",
     "RetryError",
     "RetryEvent",
     "RetryPolicy",
     "Role",
     "ScopeError",
     "Status",
+    "Strategy",
     "UsageError",
     "UserRoles",
     "__version__",
+    "export_user_ids",
+    "export_users",
 ]

@@ -34,7 +34,7 @@ def exit_code_for(error: errors.AsyncrolesError) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from asyncroles import demo, fetch_cli
+    from asyncroles import demo, export_cli, fetch_cli, plan_cli
     from asyncroles.simulator import cli as simulate_cli
 
     parser = argparse.ArgumentParser(
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (fetch_cli, demo, simulate_cli):
+    for module in (fetch_cli, plan_cli, export_cli, demo, simulate_cli):
         module.add_parser(sub)
     return parser
 

@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncroles.domain import parse_domain
 from asyncroles.errors import CredentialsError, NotFoundError, RetryError, UsageError
@@ -30,6 +30,9 @@ from asyncroles.retry import RetryEvent, RetryPolicy
 from asyncroles.scheduler import Scheduler
 from asyncroles.tokens import ClientCredentials, StaticToken, TokenSource
 from asyncroles.transport import Transport, TransportFailure
+
+if TYPE_CHECKING:
+    from asyncroles.planner import Plan, Strategy
 
 __all__ = ["Client", "ClientStats"]
 
@@ -160,20 +163,46 @@ class Client:
         return list(result.roles or ())
 
     async def fetch_roles(
-        self, user_ids: Iterable[str] | AsyncIterable[str]
+        self,
+        user_ids: Iterable[str] | AsyncIterable[str] | None = None,
+        *,
+        strategy: Strategy = "per-user",
+        plan: Plan | None = None,
     ) -> AsyncGenerator[UserRoles, None]:
         """Every user's roles, streamed as they complete (not in input order).
 
         Exactly one ``UserRoles`` per id given (give distinct ids).  Bad credentials
         or a missing scope raise from the iteration and stop the run.  Close the
         iterator (``contextlib.aclosing``) if you stop early.
+
+        ``strategy``: ``"per-user"`` (one request per user, streamed); ``"by-role"``
+        (every role's member list: far fewer requests for many users; results come
+        at the end; every id is ``ok``, since by-role cannot tell a deleted user from
+        one without roles; without ids, every user holding a role); ``"auto"``
+        (plan, then the cheaper route; a few ids stay per-user).  By-role and auto
+        first collect the ids in memory (about 150 bytes an id).  ``plan``: a
+        ``Client.plan()`` result for auto to follow and by-role to reuse.
         """
-        results = stream(user_ids, self._fetch_user, workers=self._workers_wanted)
+        if strategy == "per-user" and user_ids is not None:
+            results = stream(user_ids, self._fetch_user, workers=self._workers_wanted)
+        else:
+            from asyncroles.byrole import fetch_routed  # it imports this module
+
+            results = fetch_routed(self, user_ids, strategy, plan)
         try:
             async for result in results:
                 yield result
         finally:
             await results.aclose()
+
+    async def plan(self, user_count: int | None = None, *, exact: bool = True) -> Plan:
+        """What per-user and by-role would cost for ``user_count`` distinct ids (None:
+        no list, the whole tenant), and the cheaper.  Spends about one request per
+        role (``exact=False``: only until the choice is certain, as auto does).  Pass
+        it to ``fetch_roles(plan=...)`` so that by-role reuses what it counted."""
+        from asyncroles.planner import survey  # it imports this module
+
+        return await survey(self, user_count, exact=exact)
 
     # -- internals shared with the by-role and export modules ----------------------
 
@@ -232,7 +261,8 @@ class Client:
                     if throttled >= self.retry.max_throttled:
                         raise _GaveUp(f"still rate limited after {throttled} 429s", attempts)
                     continue  # the scheduler holds every worker until the pause ends
-                scheduler.response(ticket, decoded.rate)
+                usable = decoded.kind not in (Kind.FATAL, Kind.EXPIRED_TOKEN)
+                scheduler.response(ticket, decoded.rate, usable=usable)
                 if decoded.kind is Kind.EXPIRED_TOKEN:
                     refreshes += 1
                     if refreshes > 2:
