@@ -13,7 +13,10 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
+from collections.abc import Container
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from asyncroles import _runtime
@@ -25,14 +28,19 @@ from asyncroles.cli_common import (
 )
 from asyncroles.client import Client
 from asyncroles.errors import UsageError
+from asyncroles.export import export_user_ids
+from asyncroles.export_cli import ExportDisplay
 from asyncroles.inputs import InputScan, scan_input
 from asyncroles.outputs import FORMATS, OutputFormat, format_for, open_writer
+from asyncroles.planner import Strategy
 from asyncroles.progress import Progress, Snapshot, render_summary
 from asyncroles.resume import ResumeState, load_resume
 
 __all__ = ["FetchOutcome", "add_parser", "run", "run_fetch"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+STRATEGIES = ("auto", "per-user", "by-role")
+EXPORT_NAME = "users-export.json.gz"  # what export_user_ids writes in its folder
 
 DESCRIPTION = """\
 Fetch the roles of every user in a file, as fast as the tenant's Management API
@@ -40,7 +48,14 @@ rate limit allows and without tripping it, and write one record per user.
 
 The input is read as it is: the users-export job's JSON (NDJSON) or CSV, the
 legacy extension's CSV (column Id), a JSON array, or one id per line; gzip or
-plain; a file or - for standard input."""
+plain; a file or - for standard input.  Without an input, every user holding a
+role is read (by role); with --all-users, the user list comes from an export job.
+
+Strategies: per-user asks GET /users/{id}/roles once per user.  by-role reads
+each role's member list instead: for many users, a hundred times fewer requests,
+but it cannot tell a deleted or unknown user from one without roles (both come
+out ok with no roles; not_found is a per-user answer).  auto (the default) counts
+both routes first and takes the cheaper: a few users stay per-user."""
 
 EPILOG = f"""\
 output:
@@ -55,6 +70,8 @@ examples:
   asyncroles fetch -i users.json.gz -o roles.jsonl
   asyncroles fetch -i users.csv --id-column "User ID" -o roles.csv
   asyncroles fetch -i users.json.gz -o roles.jsonl --resume    # after Ctrl-C or a crash
+  asyncroles fetch --all-users -o roles.jsonl    # export the users, then every user's roles
+  asyncroles plan -i users.json.gz               # what each strategy would cost
 
 exit status: 0 all users ok or not_found; 1 some users failed (all written);
 2 bad usage or input; 3 credentials or permissions; 130 interrupted.
@@ -94,6 +111,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     io.add_argument(
         "--force", action="store_true", help="overwrite an existing output instead of refusing"
     )
+    io.add_argument(
+        "--all-users",
+        action="store_true",
+        help="get the user list from a users-export job first (needs read:users), so "
+        "users without roles appear too",
+    )
+    io.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="per-user, by-role or auto (default: auto, the cheaper; see above)",
+    )
     add_connection_options(parser)
     add_pacing_options(parser)
     talk = parser.add_argument_group("messages")
@@ -131,14 +160,19 @@ def _check_output(args: argparse.Namespace) -> tuple[str | None, OutputFormat, R
     return output, fmt, None
 
 
-def _scan(args: argparse.Namespace, resume: ResumeState | None) -> InputScan:
+def _scan(args: argparse.Namespace, resume: ResumeState | None) -> InputScan | None:
     if args.input is None:
-        if sys.stdin.isatty():
+        if args.strategy == "per-user" and not args.all_users:
             raise UsageError(
-                "no input: which users?",
-                hint="pass -i FILE (a user export), or -i - to read standard input",
+                "the per-user strategy needs a list of users",
+                hint="pass -i FILE (a user export) or --all-users",
             )
-        args.input = "-"
+        return None  # every user holding a role (by role), or the export's users
+    if args.all_users:
+        raise UsageError(
+            "--all-users gets the user list from the tenant: drop -i/--input",
+            hint="use -i FILE or --all-users, not both",
+        )
     return scan_input(args.input, args.id_column, exclude=resume.done if resume else None)
 
 
@@ -146,15 +180,25 @@ def run(args: argparse.Namespace) -> int:
     output, fmt, resume = _check_output(args)
     # The whole input is read and checked before any credentials are spent.
     scan = _scan(args, resume)
-    with scan:
+    talk = _Talk(quiet=args.quiet)
+    with scan or contextlib.nullcontext():
         client = client_from_args(args, on_event=_verbose_events(args))
-        talk = _Talk(quiet=args.quiet)
-        if scan.duplicates:
+        if scan is not None and scan.duplicates:
             talk(f"{scan.duplicates:,} duplicate ids in {scan.path} skipped")
         if resume is not None and resume.exists:
-            talk(f"resuming {output}: {scan.excluded:,} users already done, {scan.pending:,} to go")
+            left = f", {scan.pending:,} to go" if scan is not None else ""
+            talk(f"resuming {output}: {len(resume.done):,} users already done{left}")
         outcome = _runtime.run(
-            run_fetch(client, scan, output=output, fmt=fmt, resume=resume, quiet=args.quiet)
+            run_fetch(
+                client,
+                scan,
+                output=output,
+                fmt=fmt,
+                resume=resume,
+                quiet=args.quiet,
+                strategy=args.strategy,
+                all_users=args.all_users,
+            )
         )
     return _finish(outcome, output, talk)
 
@@ -203,19 +247,28 @@ def _verbose_events(args: argparse.Namespace) -> Any:
 
 async def run_fetch(
     client: Client,
-    scan: InputScan,
+    scan: InputScan | None,
     *,
     output: str | None,
     fmt: OutputFormat,
     resume: ResumeState | None = None,
     quiet: bool = False,
+    strategy: Strategy = "per-user",
+    all_users: bool = False,
 ) -> FetchOutcome:
-    """Fetch, write and report; SIGINT/SIGTERM stop it cleanly (``interrupted``)."""
+    """Fetch, write and report; SIGINT/SIGTERM stop it cleanly (``interrupted``).
+
+    ``scan`` None: with ``all_users`` the user list comes from an export job (kept
+    beside the output so that ``--resume`` reuses it), else every user holding a
+    role is read by role.
+    """
     counts = {"ok": 0, "not_found": 0, "failed": 0}
+    say = _Talk(quiet=quiet)
     writer = open_writer(output, fmt, resume=resume)
+    done_before = resume.done if resume is not None else None
     progress = Progress(
         client,
-        total=scan.pending,
+        total=scan.pending if scan is not None else None,
         done=lambda: (sum(counts.values()), counts["failed"]),
         stream=sys.stderr,
         quiet=quiet,
@@ -238,9 +291,23 @@ async def run_fetch(
             loop.add_signal_handler(sig, stop)
     try:
         async with client:
+            if all_users:
+                scan = await _export_scan(client, output, done_before, quiet=quiet)
+                progress.total = scan.pending
+            plan = None
+            if strategy == "auto":
+                plan = await client.plan(None if scan is None else scan.pending, exact=False)
+                say(f"strategy {plan.choice}: {plan.reason}")
+                if plan.choice == "by-role":
+                    progress.requests_total = plan.by_role_requests
             progress.start()
-            async with contextlib.aclosing(client.fetch_roles(scan.iter_ids())) as results:
+            ids = None if scan is None else scan.iter_ids()
+            async with contextlib.aclosing(
+                client.fetch_roles(ids, strategy=strategy, plan=plan)
+            ) as results:
                 async for result in results:
+                    if scan is None and done_before is not None and result.user_id in done_before:
+                        continue  # by role, without input: finished in the earlier run
                     writer.write(result)
                     counts[result.status] += 1
     except asyncio.CancelledError:
@@ -254,6 +321,8 @@ async def run_fetch(
                 loop.remove_signal_handler(sig)
         writer.close()
         snapshot = await progress.stop()
+        if all_users and scan is not None:
+            scan.close()
     if not quiet and not interrupted:
         burst = client.rate_limit.limit
         reserve = client.rate_limit.reserve or 0
@@ -268,3 +337,27 @@ async def run_fetch(
             file=sys.stderr,
         )
     return FetchOutcome(counts["ok"], counts["not_found"], counts["failed"], interrupted, snapshot)
+
+
+async def _export_scan(
+    client: Client, output: str | None, done: Container[str] | None, *, quiet: bool
+) -> InputScan:
+    """The tenant's user ids from an export job, as an input scan.
+
+    The export is kept beside the output (``OUTPUT.users/``) and reused by
+    ``--resume``, so a resumed run works on the same list of users.
+    """
+    workdir = Path(f"{output}.users") if output is not None else None
+    existing = workdir / EXPORT_NAME if workdir is not None else None
+    if done is None or existing is None or not existing.exists():
+        if workdir is None:
+            scratch = tempfile.mkdtemp(prefix="asyncroles-users-")
+            workdir = Path(scratch)
+        workdir.mkdir(mode=0o700, exist_ok=True)
+        display = ExportDisplay(sys.stderr, quiet=quiet)
+        try:
+            existing = await export_user_ids(client, workdir, on_progress=display.update)
+        finally:
+            display.close()
+    path = str(existing)
+    return await asyncio.to_thread(scan_input, path, None, exclude=done)

@@ -38,13 +38,16 @@ class Snapshot:
     tokens: float | None
     limit: int | None
     paused: str | None
+    requests_total: int | None = None  # by role: the planned requests (users come last)
 
     @property
     def eta_s(self) -> float | None:
-        if self.total is None or self.done >= self.total:
-            return None
         rate = self.current_rps or self.ceiling_rps
         if not rate:
+            return None
+        if self.requests_total is not None:
+            return max(0, self.requests_total - self.requests) / rate
+        if self.total is None or self.done >= self.total:
             return None
         # Per-user fetching costs one request per user: the remaining users at the rate.
         return (self.total - self.done) / rate
@@ -63,10 +66,15 @@ def _duration(seconds: float) -> str:
 
 def render_line(s: Snapshot) -> str:
     """One status line: users, rates, tokens, 429s, retries, ETA, and why paused."""
-    users = f"{s.done:,}/{s.total:,}" if s.total is not None else f"{s.done:,}"
-    if s.total:
-        users += f" ({100 * s.done / s.total:.0f}%)"
-    parts = [f"users {users}"]
+    if s.requests_total:
+        # By role, users are known only at the end: count the planned requests.
+        share = min(100.0, 100 * s.requests / s.requests_total)
+        parts = [f"requests {s.requests:,}/~{s.requests_total:,} ({share:.0f}%)"]
+    else:
+        users = f"{s.done:,}/{s.total:,}" if s.total is not None else f"{s.done:,}"
+        if s.total:
+            users += f" ({100 * s.done / s.total:.0f}%)"
+        parts = [f"users {users}"]
     rate = f"{s.current_rps:.1f} req/s"
     if s.ceiling_rps is not None:
         learned = "" if s.ceiling_learned else "?"
@@ -118,7 +126,8 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
-        self._total = total
+        self.total = total
+        self.requests_total: int | None = None
         self._done = done  # () -> (users done, users failed) so far
         self._stream = stream
         self._quiet = quiet
@@ -144,7 +153,7 @@ class Progress:
         done, failed = self._done()
         return Snapshot(
             done=done,
-            total=self._total,
+            total=self.total,
             failed=failed,
             requests=stats.requests,
             throttled=stats.throttled,
@@ -156,6 +165,7 @@ class Progress:
             tokens=state.remaining_estimate,
             limit=state.limit,
             paused=state.pause_reason,
+            requests_total=self.requests_total,
         )
 
     def start(self) -> None:

@@ -117,6 +117,8 @@ async def test_export_file_in_every_output_format(
         "users.csv.gz",
         "--id-column",
         "User ID",
+        "--strategy",
+        "per-user",
         "-o",
         "out.jsonl",
         env=env,
@@ -132,6 +134,8 @@ async def test_export_file_in_every_output_format(
         "users.csv.gz",
         "--id-column",
         "User ID",
+        "--strategy",
+        "per-user",
         "-o",
         "out.csv",
         env=env,
@@ -157,6 +161,8 @@ async def test_export_file_in_every_output_format(
         "users.csv.gz",
         "--id-column",
         "User ID",
+        "--strategy",
+        "per-user",
         "-o",
         "out.json",
         env=env,
@@ -229,7 +235,17 @@ async def test_interrupt_then_resume_is_exact(
     (tmp_path / "users.txt").write_text("\n".join(ids))
     env = env_for(sim)
     reached = when_requests_reach(sim, stop_after)
-    process = await start_cli("fetch", "-i", "users.txt", "-o", "roles.csv", env=env, cwd=tmp_path)
+    process = await start_cli(
+        "fetch",
+        "-i",
+        "users.txt",
+        "-o",
+        "roles.csv",
+        "--strategy",
+        "per-user",
+        env=env,
+        cwd=tmp_path,
+    )
     await reached.wait()
     process.send_signal(how)
     _, err = await process.communicate()
@@ -354,3 +370,75 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert exited.value.code == 0
         out = capsys.readouterr().out
         assert f"usage: asyncroles {command}" in out
+
+
+async def test_auto_takes_by_role_for_a_whole_tenant_and_per_user_for_a_few(
+    start_simulator: StartSimulator, tmp_path: Path
+) -> None:
+    sim = await start_simulator(users=2500, roles=30, bucket=50, refill_per_s=2000.0)
+    ids = list(sim.tenant.user_ids)
+    (tmp_path / "all.txt").write_text("\n".join(ids))
+    (tmp_path / "few.txt").write_text("\n".join(ids[:8]))
+    env = env_for(sim)
+    whole = await cli("fetch", "-i", "all.txt", "-o", "all.jsonl", env=env, cwd=tmp_path)
+    assert whole.code == 0, whole.stderr
+    assert "strategy by-role" in whole.stderr
+    assert sim.stats.api_requests < len(ids) / 10
+    assert_matches_truth(sim, read_jsonl((tmp_path / "all.jsonl").read_bytes()), ids)
+    before = sim.stats.api_requests
+    few = await cli("fetch", "-i", "few.txt", "-o", "few.jsonl", env=env, cwd=tmp_path)
+    assert few.code == 0, few.stderr
+    assert "strategy per-user" in few.stderr
+    assert sim.stats.api_requests - before == 8
+    assert_matches_truth(sim, read_jsonl((tmp_path / "few.jsonl").read_bytes()), ids[:8])
+
+
+async def test_without_input_every_user_holding_a_role(
+    start_simulator: StartSimulator, tmp_path: Path
+) -> None:
+    sim = await start_simulator(users=400, roles=20, **FAST)
+    ran = await cli("fetch", "-o", "roles.jsonl", env=env_for(sim), cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    holders = [u for u, roles in sim.tenant.truth().items() if roles]
+    assert_matches_truth(sim, read_jsonl((tmp_path / "roles.jsonl").read_bytes()), holders)
+    per_user = await cli("fetch", "--strategy", "per-user", env=env_for(sim), cwd=tmp_path)
+    assert per_user.code == 2
+    assert "list of users" in per_user.stderr
+
+
+async def test_all_users_exports_then_answers_everyone_and_resumes_on_the_same_list(
+    start_simulator: StartSimulator, tmp_path: Path
+) -> None:
+    sim = await start_simulator(users=500, roles=20, export_duration_s=0.2, **FAST)
+    env = env_for(sim)
+    ran = await cli("fetch", "--all-users", "-o", "roles.jsonl", env=env, cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    ids = list(sim.tenant.user_ids)
+    records = read_jsonl((tmp_path / "roles.jsonl").read_bytes())
+    assert_matches_truth(sim, records, ids)
+    assert any(r["roles"] == [] for r in records.values())  # users without roles too
+    assert sim.stats.count_for("POST /api/v2/jobs/users-exports") == 1
+    # A cut run resumes on the same exported list, without a second export.
+    lines = (tmp_path / "roles.jsonl").read_bytes().splitlines(keepends=True)
+    (tmp_path / "roles.jsonl").write_bytes(b"".join(lines[:200]) + lines[200][:10])
+    again = await cli(
+        "fetch", "--all-users", "-o", "roles.jsonl", "--resume", env=env, cwd=tmp_path
+    )
+    assert again.code == 0, again.stderr
+    assert_matches_truth(sim, read_jsonl((tmp_path / "roles.jsonl").read_bytes()), ids)
+    assert sim.stats.count_for("POST /api/v2/jobs/users-exports") == 1
+
+
+async def test_resume_by_role_without_input_writes_each_user_once(
+    start_simulator: StartSimulator, tmp_path: Path
+) -> None:
+    sim = await start_simulator(users=300, roles=20, **FAST)
+    env = env_for(sim)
+    first = await cli("fetch", "-o", "roles.jsonl", env=env, cwd=tmp_path)
+    assert first.code == 0
+    lines = (tmp_path / "roles.jsonl").read_bytes().splitlines(keepends=True)
+    (tmp_path / "roles.jsonl").write_bytes(b"".join(lines[:50]))
+    resumed = await cli("fetch", "-o", "roles.jsonl", "--resume", env=env, cwd=tmp_path)
+    assert resumed.code == 0, resumed.stderr
+    holders = [u for u, roles in sim.tenant.truth().items() if roles]
+    assert_matches_truth(sim, read_jsonl((tmp_path / "roles.jsonl").read_bytes()), holders)
