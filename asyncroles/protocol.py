@@ -99,7 +99,10 @@ class Decoded:
             raise self.error
 
 
-_EXPIRED = "expired token"
+# Auth0 says "Expired token received for JSON Web Token validation"; JWT libraries
+# behind other gateways say "jwt expired" or "token has expired".  Any 401 that
+# calls the token expired gets one refresh; a fresh token refused again is fatal.
+_EXPIRED = "expired"
 _SCOPE = re.compile(r"expected (?:any|all) of:\s*(?P<scopes>[\w:, ]+)", re.IGNORECASE)
 
 
