@@ -179,14 +179,15 @@ class Progress:
                 self._on_tick()
             if self._quiet:
                 continue
+            snapshot = self.snapshot()  # every tick: the rate window needs the samples
             if self._tty:
-                self.draw()
+                self.draw(snapshot)
             elif self._clock() - last_log >= LOG_EVERY_S:
                 last_log = self._clock()
-                self.draw()
+                self.draw(snapshot)
 
-    def draw(self) -> None:
-        line = render_line(self.snapshot())
+    def draw(self, snapshot: Snapshot | None = None) -> None:
+        line = render_line(snapshot or self.snapshot())
         if self._tty:
             # \r and "erase to end of line": one line, redrawn in place.
             self._stream.write(f"\r{line}\x1b[K")

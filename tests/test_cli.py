@@ -442,3 +442,17 @@ async def test_resume_by_role_without_input_writes_each_user_once(
     assert resumed.code == 0, resumed.stderr
     holders = [u for u, roles in sim.tenant.truth().items() if roles]
     assert_matches_truth(sim, read_jsonl((tmp_path / "roles.jsonl").read_bytes()), holders)
+
+
+async def test_quiet_prints_nothing_and_a_log_gets_a_summary(
+    start_simulator: StartSimulator, tmp_path: Path
+) -> None:
+    sim = await start_simulator(users=30, roles=5, **FAST)
+    (tmp_path / "users.txt").write_text("\n".join(sim.tenant.user_ids))
+    env = env_for(sim)
+    quiet = await cli("fetch", "-i", "users.txt", "-o", "a.jsonl", "-q", env=env, cwd=tmp_path)
+    assert quiet.code == 0
+    assert quiet.stderr == ""
+    loud = await cli("fetch", "-i", "users.txt", "-o", "b.jsonl", env=env, cwd=tmp_path)
+    assert "users: 30 ok, 0 not_found, 0 failed" in loud.stderr
+    assert "\x1b[" not in loud.stderr  # not a terminal: no redrawn line
