@@ -223,6 +223,9 @@ class Client:
         )
         if starved:  # tokens to spend and nobody free to spend them
             wanted = max(wanted, current + max(1, current // 2))
+            # At the start the whole spare burst can go at once: one worker a token.
+            if state.remaining_estimate is not None and state.reserve is not None:
+                wanted = max(wanted, math.ceil(state.remaining_estimate - state.reserve))
         return max(MIN_WORKERS, min(MAX_WORKERS, max(wanted, current)))
 
     def _event(self, kind: str, what: str, attempt: int, reason: str, delay_s: float) -> None:

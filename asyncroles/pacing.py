@@ -49,14 +49,17 @@ __all__ = ["Pacer", "PacerState", "default_reserve"]
 #: (whole-token rounding of ``remaining`` and jitter make early points noisy).
 MAX_REL_ERROR = 0.05
 MIN_LEARN_POINTS = 5
+#: Points closer than this in time are one point to the fit (bounds its memory).
+MIN_POINT_SPACING_S = 0.005
 #: ...and short enough to follow another application that starts or stops.
 LEARN_WINDOW_S = 30.0
 #: Never assume the tenant refills slower than this: a floor keeps us probing.
 MIN_REFILL_PER_S = 0.1
 #: With no news for this long and nothing in flight, send one request to look.
 MAX_BLIND_S = 5.0
-#: Responses kept for the lowest-bound estimate (the newest ones).
-RECENT_RESPONSES = 8
+#: Responses kept for the lowest-bound estimate: all those handled within the
+#: overtaking window of the newest, however many a burst brings (up to this many).
+RECENT_RESPONSES = 512
 #: A lost request (no answer) may still have spent a token; count it this long.
 GHOST_S = 1.0
 #: Backoff for a 429 that says nothing about when to come back.
@@ -108,6 +111,12 @@ class Pacer:
         # Recent responses: (server time, remaining, send time), oldest first.
         self._recent: deque[tuple[float, int, float]] = deque(maxlen=RECENT_RESPONSES)
         self._newest: tuple[float, int, int] | None = None  # (server time, remaining, seq)
+        # The last answer that found the bucket full: (server time, seq, 429s and lost
+        # requests so far, whether nothing else was on its way meanwhile).  Right
+        # after it the bucket held exactly limit - 1.
+        self._last_full: tuple[float, int, int, bool] | None = None
+        self._lost = 0
+        self._sends: deque[float] = deque(maxlen=2)  # the last two send times
         self._last_news_t: float | None = None
         self._fit = _RefillFit()
         self._learned: float | None = None
@@ -203,6 +212,7 @@ class Pacer:
         self._next_seq += 1
         self._in_flight[seq] = now
         self._last_send_t = now
+        self._sends.append(now)
         if self._probing:
             self._probe_seq = seq
         return seq
@@ -215,6 +225,7 @@ class Pacer:
         """
         sent = self._in_flight.pop(seq, None)
         if sent is not None:
+            self._lost += 1
             self._ghosts[seq] = (sent, now + max(GHOST_S, 2 * (self._rtt_s or 0.0)))
 
     def on_response(
@@ -245,23 +256,13 @@ class Pacer:
         if rate.limit != self.limit:
             self.limit = rate.limit
             self._fit.clear()
+            self._last_full = None
         self._observe(t_server, rate.remaining, sent, now)
         newest = self._newest
         if newest is None or seq > newest[2]:
             self._newest = (t_server, rate.remaining, seq)
         if filled:
-            gap = 0.0 if newest is None else t_server - newest[0]
-            if newest is not None and seq > newest[2] and gap > 2 * self._overtake_s:
-                # It filled up since the previous answer, which left fewer than
-                # remaining + 1 tokens: so the refill is at least this fast.  A guess
-                # below that would leave the bucket full and the rate unlearned.  (Only
-                # when the two were surely handled in this order: in a burst, answers
-                # overtake each other.)  Published plans refill at most a bucket a second.
-                at_least = min((rate.limit - newest[1] - 1) / gap, 2.0 * rate.limit)
-                if at_least > (self.refill_per_s or 0.0):
-                    self._guess = at_least
-                    if self._learned is not None:
-                        self._learned = at_least
+            self._raise_to(self._filled_since(newest, t_server, seq, rate))
             self._fit.break_line()
             return
         # ``remaining + tokens spent`` grows at the net refill rate (module doc).
@@ -326,6 +327,51 @@ class Pacer:
         return pause
 
     # -- internals --------------------------------------------------------------
+
+    def _filled_since(
+        self,
+        newest: tuple[float, int, int] | None,
+        t_server: float,
+        seq: int,
+        rate: RateLimitHeaders,
+    ) -> float:
+        """The least refill rate that can have filled the bucket by ``t_server``.
+
+        A guess below it would leave the bucket full and the rate unlearned.  Two
+        bounds, both only between answers surely handled in order (in a burst they
+        overtake each other): since the previous answer, which left fewer than
+        ``remaining + 1`` tokens; and since the last full bucket, which left exactly
+        ``limit - 1``, while the ``k`` requests sent since spent (tight where
+        rounding makes the first useless: a bucket of 2).  The second needs paced
+        requests: nothing on its way beside the last full one, and this one sent
+        well after the one before it, so that the ``k`` were handled in between.
+        """
+        at_least = 0.0
+        order_s = 2 * self._overtake_s
+        if newest is not None and seq > newest[2] and t_server - newest[0] > order_s:
+            at_least = (rate.limit - newest[1] - 1) / (t_server - newest[0])
+        full = self._last_full
+        paced = len(self._sends) < 2 or self._sends[-1] - self._sends[0] > order_s
+        if (
+            full is not None
+            and full[3]  # nothing overlapped the last full answer
+            and full[2] == self._refunded + self._lost  # no 429 or lost request since
+            and paced
+            and seq == self._next_seq - 1
+            and t_server - full[0] > order_s
+        ):
+            spent = seq - full[1] - 1
+            at_least = max(at_least, (1 + spent) / (t_server - full[0]))
+        alone = not self._in_flight and seq == self._next_seq - 1
+        self._last_full = (t_server, seq, self._refunded + self._lost, alone)
+        # Published plans refill at most a bucket a second: never raise beyond twice that.
+        return min(at_least, 2.0 * rate.limit)
+
+    def _raise_to(self, at_least: float) -> None:
+        if at_least > (self.refill_per_s or 0.0):
+            self._guess = at_least
+            if self._learned is not None:
+                self._learned = at_least
 
     def _observe(self, t_server: float, remaining: int, sent: float, now: float) -> None:
         recent = self._recent
@@ -425,6 +471,8 @@ class _RefillFit:
             self.segments.append(_Segment(t_abs))
         last = self.segments[-1]
         t = t_abs - last.origin
+        if last.points and t - last.points[-1][0] < MIN_POINT_SPACING_S:
+            return  # thousands of answers a second add nothing but memory
         last.points.append((t, y))
         last.account(t, y, +1)
         while self.segments:  # forget points older than the window

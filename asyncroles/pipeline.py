@@ -28,6 +28,7 @@ R = TypeVar("R")
 
 _DONE = object()
 GROWTH_CHECK_S = 0.1
+MAX_GROWTH_CHECK_S = 2.0
 
 
 class _Failure(Generic[R]):
@@ -101,11 +102,16 @@ async def stream(
             tasks.add(task)
 
     async def grow() -> None:
+        # Often while the pool grows, then less and less: an idle check is a wake-up.
+        every = GROWTH_CHECK_S
         while not produced:
-            await asyncio.sleep(GROWTH_CHECK_S)
+            await asyncio.sleep(every)
             wanted = workers(running)
             if wanted > running and not produced:
                 spawn(wanted - running)
+                every = GROWTH_CHECK_S
+            else:
+                every = min(MAX_GROWTH_CHECK_S, every * 1.5)
 
     producer = asyncio.ensure_future(produce())
     spawn(max(1, workers(0)))
