@@ -49,8 +49,11 @@ __all__ = ["Pacer", "PacerState", "default_reserve"]
 #: (whole-token rounding of ``remaining`` and jitter make early points noisy).
 MAX_REL_ERROR = 0.05
 MIN_LEARN_POINTS = 5
-#: Points closer than this in time are one point to the fit (bounds its memory).
-MIN_POINT_SPACING_S = 0.005
+#: The fit is trusted only over points this spread in time (a burst's answers,
+#: reordered within milliseconds, can look precise and be wrong), and a rough bound
+#: (slope +- 2 standard errors) moves the guess from half of it.
+MIN_LEARN_SPREAD_S = 1.0
+MIN_BOUND_SPREAD_S = 0.5
 #: ...and short enough to follow another application that starts or stops.
 LEARN_WINDOW_S = 30.0
 #: Never assume the tenant refills slower than this: a floor keeps us probing.
@@ -263,7 +266,7 @@ class Pacer:
             self._newest = (t_server, rate.remaining, seq)
         if filled:
             self._raise_to(self._filled_since(newest, t_server, seq, rate))
-            self._fit.break_line()
+            self._fit.break_line(since=t_server - 2 * self._overtake_s)
             return
         # ``remaining + tokens spent`` grows at the net refill rate (module doc).
         self._fit.add(t_server, rate.remaining + seq - self._refunded)
@@ -271,15 +274,19 @@ class Pacer:
         if fitted is None:
             return
         slope, error, spread_s = fitted
-        if error <= MAX_REL_ERROR * slope:
+        if error <= MAX_REL_ERROR * slope and spread_s >= MIN_LEARN_SPREAD_S:
             self._learned = max(MIN_REFILL_PER_S, slope)
             return
         guess = self.refill_per_s or 0.0
-        if self._learned is None and spread_s >= 1.0 and 0 < slope + 2 * error < guess:
-            # Not precise yet, but over a second of answers surely slower than the
-            # guess: lower the guess now, before sending at it drains the reserve.
-            # (Bursts within milliseconds reorder too much to say even that.)
+        if self._learned is not None or spread_s < MIN_BOUND_SPREAD_S:
+            return  # (bursts within milliseconds reorder too much to say anything)
+        if 0 < slope + 2 * error < guess:
+            # Not precise yet, but surely slower than the guess: lower the guess now,
+            # before sending at it drains the reserve.
             self._guess = max(MIN_REFILL_PER_S, slope + 2 * error, guess / 4)
+        elif slope - 2 * error > guess:
+            # Surely faster: a guess too low lets the bucket fill and wastes refill.
+            self._guess = min(slope - 2 * error, 2.0 * (self.limit or 1))
 
     def on_throttled(
         self,
@@ -462,17 +469,27 @@ class _RefillFit:
     def clear(self) -> None:
         self.segments.clear()
 
-    def break_line(self) -> None:
-        if self.segments and self.segments[-1].n:
-            self.segments.append(_Segment(self.segments[-1].origin))
+    def break_line(self, since: float | None = None) -> None:
+        """A full bucket at ``since``: start a new segment.
+
+        Points from ``since`` on may have been handled before or after it (answers
+        overtake each other), so they go: kept, whichever side got them would be a
+        biased pick of a reordered burst.
+        """
+        if not self.segments:
+            return
+        last = self.segments[-1]
+        while since is not None and last.points and last.points[-1][0] + last.origin >= since:
+            old_t, old_y = last.points.pop()
+            last.account(old_t, old_y, -1)
+        if last.n:
+            self.segments.append(_Segment(last.origin))
 
     def add(self, t_abs: float, y: float) -> None:
         if not self.segments:
             self.segments.append(_Segment(t_abs))
         last = self.segments[-1]
         t = t_abs - last.origin
-        if last.points and t - last.points[-1][0] < MIN_POINT_SPACING_S:
-            return  # thousands of answers a second add nothing but memory
         last.points.append((t, y))
         last.account(t, y, +1)
         while self.segments:  # forget points older than the window
