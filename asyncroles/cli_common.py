@@ -22,6 +22,9 @@ __all__ = [
     "add_connection_options",
     "add_pacing_options",
     "client_from_args",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
     "refuse_secrets_in_argv",
 ]
 
@@ -67,19 +70,19 @@ def add_pacing_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("pacing (defaults follow the tenant's rate limit)")
     group.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="requests in flight at most (default: sized from the learned rate and latency)",
     )
     group.add_argument(
         "--max-rps",
-        type=_positive_float,
+        type=positive_float,
         metavar="R",
         help="never exceed R requests/s, whatever the tenant allows",
     )
     group.add_argument(
         "--reserve",
-        type=_non_negative_int,
+        type=non_negative_int,
         metavar="N",
         help="tokens left in the bucket for the tenant's other apps "
         "(default: 10%% of the bucket, at least 5)",
@@ -145,21 +148,21 @@ def refuse_secrets_in_argv(argv: list[str]) -> None:
             )
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")

@@ -16,7 +16,12 @@ import time
 from typing import Any, TextIO
 
 from asyncroles import _runtime
-from asyncroles.cli_common import CONNECTION_EPILOG, add_connection_options, client_from_args
+from asyncroles.cli_common import (
+    CONNECTION_EPILOG,
+    add_connection_options,
+    client_from_args,
+    positive_int,
+)
 from asyncroles.errors import UsageError
 from asyncroles.export import (
     DEFAULT_EXPORT_FIELDS,
@@ -26,6 +31,7 @@ from asyncroles.export import (
     ExportResult,
     export_users,
 )
+from asyncroles.progress import format_duration
 from asyncroles.retry import RetryEvent
 
 __all__ = ["ExportDisplay", "add_parser", "format_for", "parse_fields", "render_progress", "run"]
@@ -91,7 +97,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="CON_ID",
         help="export only this connection's users (con_...; default: every connection)",
     )
-    out.add_argument("--limit", type=_positive_int, metavar="N", help="export at most N users")
+    out.add_argument("--limit", type=positive_int, metavar="N", help="export at most N users")
     out.add_argument(
         "--force", action="store_true", help="overwrite an existing output instead of refusing"
     )
@@ -182,7 +188,7 @@ def render_progress(p: ExportProgress) -> str:
     if p.percentage_done is not None:
         line += f" {p.percentage_done}%"
     if p.time_left_s:
-        line += f", about {_duration(p.time_left_s)} left"
+        line += f", about {format_duration(p.time_left_s)} left"
     return line
 
 
@@ -246,21 +252,3 @@ def _size(count: int) -> str:
     if count < 1024 * 1024:
         return f"{count / 1024:.1f} KiB"
     return f"{count / (1024 * 1024):.1f} MiB"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value

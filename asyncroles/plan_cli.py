@@ -16,7 +16,12 @@ from typing import Any
 import orjson
 
 from asyncroles import _runtime
-from asyncroles.cli_common import CONNECTION_EPILOG, add_connection_options, client_from_args
+from asyncroles.cli_common import (
+    CONNECTION_EPILOG,
+    add_connection_options,
+    client_from_args,
+    positive_float,
+)
 from asyncroles.client import Client
 from asyncroles.inputs import scan_input
 from asyncroles.planner import Pace, Plan, choose
@@ -65,7 +70,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_float,
         metavar="R",
         help="estimate time at R requests/s (default: the rate learned from the tenant)",
     )
@@ -189,10 +194,3 @@ def human_duration(seconds: float) -> str:
         return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from asyncroles.client import Client
 
-__all__ = ["Progress", "Snapshot", "render_line", "render_summary"]
+__all__ = ["Progress", "Snapshot", "format_duration", "render_line", "render_summary"]
 
 RATE_WINDOW_S = 5.0
 TTY_EVERY_S = 0.25
@@ -53,7 +53,8 @@ class Snapshot:
         return (self.total - self.done) / rate
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """1h02m, 3m05s, 7s: short enough for a status line."""
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -87,7 +88,9 @@ def render_line(s: Snapshot) -> str:
     if s.failed:
         parts.append(f"failed {s.failed}")
     eta = s.eta_s
-    parts.append(f"ETA {_duration(eta)}" if eta is not None else f"{_duration(s.elapsed_s)}")
+    parts.append(
+        f"ETA {format_duration(eta)}" if eta is not None else f"{format_duration(s.elapsed_s)}"
+    )
     if s.paused:
         parts.append(f"paused: {s.paused}")
     return " | ".join(parts)
@@ -100,7 +103,7 @@ def render_summary(s: Snapshot, *, ok: int, not_found: int, failed: int, burst: 
         f"requests: {s.requests:,} sent, {s.throttled} answered 429, {s.retries} retried",
     ]
     achieved = s.requests / s.elapsed_s if s.elapsed_s > 0 else 0.0
-    timing = f"elapsed: {_duration(s.elapsed_s)} ({s.elapsed_s:.1f}s), {achieved:.1f} req/s"
+    timing = f"elapsed: {format_duration(s.elapsed_s)} ({s.elapsed_s:.1f}s), {achieved:.1f} req/s"
     if s.ceiling_rps:
         timing += f" against a ceiling of {s.ceiling_rps:.1f} req/s"
         if burst is not None and s.requests > burst:

@@ -53,6 +53,13 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
         ) from error
 
 
+def _untrusted(url: URL, error: aiohttp.ClientConnectorCertificateError) -> ConnectError:
+    return ConnectError(
+        f"TLS certificate of {url.host} not trusted: {error.certificate_error}",
+        hint="if a proxy inspects TLS, point SSL_CERT_FILE at its CA bundle",
+    )
+
+
 class Transport:
     def __init__(
         self,
@@ -120,10 +127,7 @@ class Transport:
         except asyncio.TimeoutError as error:
             raise TransportFailure(f"no answer within {self.timeout_s:g}s") from error
         except aiohttp.ClientConnectorCertificateError as error:
-            raise ConnectError(
-                f"TLS certificate of {url.host} not trusted: {error.certificate_error}",
-                hint="if a proxy inspects TLS, point SSL_CERT_FILE at its CA bundle",
-            ) from error
+            raise _untrusted(url, error) from error
         except aiohttp.ClientProxyConnectionError as error:
             raise TransportFailure(
                 f"cannot connect to the proxy {proxy} (from the environment, e.g. "
@@ -185,10 +189,7 @@ class Transport:
         except asyncio.TimeoutError as error:
             raise TransportFailure(f"download stalled for {self.timeout_s:g}s") from error
         except aiohttp.ClientConnectorCertificateError as error:
-            raise ConnectError(
-                f"TLS certificate of {target.host} not trusted: {error.certificate_error}",
-                hint="if a proxy inspects TLS, point SSL_CERT_FILE at its CA bundle",
-            ) from error
+            raise _untrusted(target, error) from error
         except aiohttp.ClientPayloadError as error:
             raise TransportFailure("download cut short") from error
         except aiohttp.ClientError as error:
