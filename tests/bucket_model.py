@@ -51,7 +51,7 @@ class ModelBucket:
 
 @dataclass
 class RunResult:
-    elapsed_s: float
+    virtual_s: float  # when the last answer came, on the model's virtual clock
     sent: int
     throttled: int
     bound_s: float
