@@ -11,29 +11,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import inspect
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncroles import Client, RetryEvent
+from asyncroles.planner import Strategy
 from contenders.base import ContenderRun, Roles
 
 SAMPLE_EVERY_S = 0.25
 
 
-def strategy_supported() -> bool:
-    return "strategy" in inspect.signature(Client.fetch_roles).parameters
+def contender(
+    strategy: Strategy,
+) -> tuple[Callable[[], str | None], Callable[..., Awaitable[ContenderRun]]]:
+    """``(unavailable, run)`` of the contender module for ``strategy``."""
 
+    def unavailable() -> str | None:
+        return None  # the library itself: always there
 
-def unavailable(strategy: str) -> str | None:
-    # Per-user is what fetch_roles did before strategies existed.
-    if strategy != "per-user" and not strategy_supported():
-        return (
-            f"Client.fetch_roles takes no strategy= yet: strategy {strategy!r} "
-            "is not available in this tree"
+    async def run(
+        domain: str, client_id: str, client_secret: str, user_ids: list[str], *, trace: bool = False
+    ) -> ContenderRun:
+        return await fetch(
+            domain, client_id, client_secret, user_ids, strategy=strategy, trace=trace
         )
-    return None
+
+    return unavailable, run
 
 
 async def fetch(
@@ -42,7 +47,7 @@ async def fetch(
     client_secret: str,
     user_ids: list[str],
     *,
-    strategy: str,
+    strategy: Strategy,
     trace: bool = False,
 ) -> ContenderRun:
     events: Counter[str] = Counter()
@@ -58,7 +63,6 @@ async def fetch(
     samples: list[dict[str, Any]] = []
     done_at: list[float] = []
     first_result_s: float | None = None
-    kwargs: dict[str, Any] = {"strategy": strategy} if strategy_supported() else {}
     async with Client(
         domain, client_id=client_id, client_secret=client_secret, on_event=on_event
     ) as client:
@@ -81,7 +85,9 @@ async def fetch(
 
         sampler = asyncio.ensure_future(sample())
         try:
-            async with contextlib.aclosing(client.fetch_roles(user_ids, **kwargs)) as results:
+            async with contextlib.aclosing(
+                client.fetch_roles(user_ids, strategy=strategy)
+            ) as results:
                 async for result in results:
                     if first_result_s is None:
                         first_result_s = time.monotonic() - t0

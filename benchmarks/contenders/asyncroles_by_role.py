@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from contenders import _asyncroles
-from contenders.base import ContenderRun
+from contenders._asyncroles import contender
 
 ROUTE = "by-role"
-STRATEGY = "by-role"
-
-
-def unavailable() -> str | None:
-    return _asyncroles.unavailable(STRATEGY)
-
-
-async def run(
-    domain: str, client_id: str, client_secret: str, user_ids: list[str], *, trace: bool = False
-) -> ContenderRun:
-    return await _asyncroles.fetch(
-        domain, client_id, client_secret, user_ids, strategy=STRATEGY, trace=trace
-    )
+unavailable, run = contender("by-role")
