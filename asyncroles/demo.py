@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import sys
 from typing import Any
 
 import orjson
 
 from asyncroles import _runtime
 from asyncroles.client import Client
-from asyncroles.fetch_cli import FetchOutcome, run_fetch
+from asyncroles.fetch_cli import FetchOutcome, Talk, run_fetch
 from asyncroles.inputs import scan_input
 from asyncroles.simulator import Simulator, SimulatorSettings
 
@@ -91,7 +90,7 @@ def _check(sim: Simulator, path: str) -> tuple[int, int]:
 
 async def _demo(args: argparse.Namespace, users_path: str, roles_path: str) -> int:
     settings = SimulatorSettings(**{**DEMO_TENANT, "users": args.users})
-    say = _say(args.quiet)
+    say = Talk(quiet=args.quiet)
     async with Simulator(settings) as sim:
         _write_users(sim, users_path)
         say(
@@ -116,11 +115,3 @@ async def _demo(args: argparse.Namespace, users_path: str, roles_path: str) -> i
         say(f"output: {roles_path}")
         say("next: point it at a tenant: asyncroles fetch --help")
     return 0 if exact == total == settings.users and not outcome.failed else 1
-
-
-def _say(quiet: bool) -> Any:
-    def say(text: str) -> None:
-        if not quiet:
-            print(f"asyncroles: {text}", file=sys.stderr)
-
-    return say

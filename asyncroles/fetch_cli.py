@@ -36,7 +36,7 @@ from asyncroles.planner import Strategy
 from asyncroles.progress import Progress, Snapshot, render_summary
 from asyncroles.resume import ResumeState, load_resume
 
-__all__ = ["FetchOutcome", "add_parser", "run", "run_fetch"]
+__all__ = ["FetchOutcome", "Talk", "add_parser", "run", "run_fetch"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 STRATEGIES = ("auto", "per-user", "by-role")
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     output, fmt, resume = _check_output(args)
     # The whole input is read and checked before any credentials are spent.
     scan = _scan(args, resume)
-    talk = _Talk(quiet=args.quiet)
+    talk = Talk(quiet=args.quiet)
     with scan or contextlib.nullcontext():
         client = client_from_args(args, on_event=_verbose_events(args))
         if scan is not None and scan.duplicates:
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     return _finish(outcome, output, talk)
 
 
-def _finish(outcome: FetchOutcome, output: str | None, talk: _Talk) -> int:
+def _finish(outcome: FetchOutcome, output: str | None, talk: Talk) -> int:
     if outcome.interrupted:
         where = output or "the output"
         print(
@@ -222,7 +222,9 @@ def _finish(outcome: FetchOutcome, output: str | None, talk: _Talk) -> int:
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
-class _Talk:
+class Talk:
+    """One ``asyncroles:`` line on stderr, unless quiet."""
+
     def __init__(self, *, quiet: bool) -> None:
         self.quiet = quiet
 
@@ -263,7 +265,7 @@ async def run_fetch(
     role is read by role.
     """
     counts = {"ok": 0, "not_found": 0, "failed": 0}
-    say = _Talk(quiet=quiet)
+    say = Talk(quiet=quiet)
     writer = open_writer(output, fmt, resume=resume)
     done_before = resume.done if resume is not None else None
     progress = Progress(

@@ -138,7 +138,6 @@ class Pacer:
         # back down at the reserve: what refilled during the pause is spent as a slope,
         # not dumped on the tenant at once.
         self._gentle = False
-        self._last_send_t: float | None = None
 
     # -- what the scheduler asks ------------------------------------------------
 
@@ -188,8 +187,8 @@ class Pacer:
         reserve = self.reserve or 0
         refill = self.refill_per_s or MIN_REFILL_PER_S
         spacing = 0.0
-        if self._gentle and self._last_send_t is not None:
-            spacing = self._last_send_t + 0.5 / refill - now
+        if self._gentle and self._sends:
+            spacing = self._sends[-1] + 0.5 / refill - now
         # The token is spent when the request reaches the server, half a round trip on;
         # when exactly is uncertain by the jitter, worth ``refill * overtake`` tokens.
         tokens = self.tokens_at(now + (self._rtt_s or 0.0) / 2) or 0.0
@@ -214,7 +213,6 @@ class Pacer:
         seq = self._next_seq
         self._next_seq += 1
         self._in_flight[seq] = now
-        self._last_send_t = now
         self._sends.append(now)
         if self._probing:
             self._probe_seq = seq
